@@ -1,0 +1,3 @@
+from pdf_worker.cli import main
+
+raise SystemExit(main())
