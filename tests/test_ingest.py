@@ -101,6 +101,54 @@ def test_priority_and_type_options_reach_the_jobs(tmp_path):
     assert "new 1" in out.getvalue()
 
 
+def test_a_tree_larger_than_one_batch_is_queued_whole_with_its_history(tmp_path, monkeypatch):
+    from jobs.ingest import Ingester
+    from jobs.models import JobEvent
+
+    monkeypatch.setattr(Ingester, "BATCH_FILES", 4)  # ten documents and a duplicate span three batches
+    for n in range(10):
+        (tmp_path / f"folder{n % 3}").mkdir(exist_ok=True)
+        (tmp_path / f"folder{n % 3}" / f"doc{n}.pdf").write_bytes(pdf(100 + n))
+    (tmp_path / "folder9").mkdir()
+    (tmp_path / "folder9" / "copy-of-doc0.pdf").write_bytes(pdf(100))  # met last: a duplicate
+
+    summary = ingest(tmp_path)
+
+    assert (summary["new"], summary["duplicate"], summary["jobs_created"]) == (10, 1, 10), summary
+    assert Job.objects.count() == 10 and Blob.objects.filter(stored=True).count() == 10
+    assert BlobPath.objects.count() == 11
+    assert set(Job.objects.values_list("filename", flat=True)) == {f"doc{n}.pdf" for n in range(10)}
+    assert JobEvent.objects.filter(to_status="pending", actor="cli").count() == 10
+
+
+def test_a_document_storage_refuses_fails_alone_and_is_not_queued(tmp_path, monkeypatch):
+    (tmp_path / "good.pdf").write_bytes(pdf(200))
+    (tmp_path / "refused.pdf").write_bytes(pdf(201))
+    refused = hashlib.sha256(pdf(201)).hexdigest()
+    real_save = type(storage.backend()).save
+
+    def save(self, key, stream, **kwargs):
+        if refused in key:
+            raise storage.StorageError("local storage could not write it: No space left on device", 507)
+        return real_save(self, key, stream, **kwargs)
+
+    monkeypatch.setattr(type(storage.backend()), "save", save)
+    summary = ingest(tmp_path)
+
+    assert (summary["new"], summary["failed"], summary["jobs_created"]) == (1, 1, 1), summary
+    assert summary["problems"] == [
+        {
+            "path": "refused.pdf",
+            "result": "failed",
+            "reason": "local storage could not write it: No space left on device",
+        }
+    ]
+    assert list(Job.objects.values_list("filename", flat=True)) == ["good.pdf"]
+    assert not Blob.objects.get(sha256=refused).stored  # a later ingest stores and queues it
+    monkeypatch.undo()
+    assert ingest(tmp_path)["new"] == 1 and Job.objects.count() == 2
+
+
 def test_submit_queues_one_file_and_refuses_non_pdfs(tmp_path):
     from django.core.management.base import CommandError
 
