@@ -144,7 +144,7 @@ def _database() -> dict:
     url = env("DATABASE_URL")
     if not url:
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "blobforge_site.sqlite_pool",
             "NAME": DATA_DIR / "blobforge.sqlite3",
             "OPTIONS": {
                 # WAL lets readers run beside the one writer; IMMEDIATE takes the write

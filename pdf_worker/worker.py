@@ -39,6 +39,8 @@ JOIN_POLL = 0.5
 """How often the main thread wakes while slots work (signal handlers run on the main thread)."""
 LEASE_LOST_STATUSES = {401, 403, 404, 409}
 RELEASE_SECONDS = 5.0
+STAGE_REPORT_GAP = 1.0
+"""Seconds between heartbeats that only report a new stage (the dashboard lags by at most this)."""
 
 
 @dataclass
@@ -107,8 +109,13 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         run = self.job
+        last_report = time.monotonic()  # the claim itself set the lease and the stage
         while not self.stopped.is_set():
-            run.stage_changed.wait(self.interval)
+            if run.stage_changed.wait(self.interval):
+                # Stage changes closer together than STAGE_REPORT_GAP are reported as one,
+                # so a job shorter than that costs no heartbeat at all (its lease outlives it).
+                if self.stopped.wait(max(last_report + STAGE_REPORT_GAP - time.monotonic(), 0)):
+                    return
             run.stage_changed.clear()
             if self.stopped.is_set():
                 return
@@ -140,6 +147,7 @@ class Heartbeat(threading.Thread):
                 log.warning("job %s: %s", run.id, run.lost)
                 return
             run.lease_until = sent + run.lease_seconds
+            last_report = sent
 
     def stop(self) -> None:
         self.stopped.set()
@@ -290,8 +298,36 @@ class Slot:
         self.client = Client(self.settings.server_url, self.settings.worker_id, self.settings.secret)
         self.child = ConversionChild(self.settings.converter, env=spec.env)
         self.child_jobs = 0
+        self.next_claim: dict | None = None
+        """The job that came back with the last ``complete`` (one round trip instead of two)."""
 
     def loop(self) -> None:
+        worker = self.worker
+        while not worker.stop_requested.is_set():
+            claim = self._take_chained_claim() or self._claim()
+            if claim is None:
+                return
+            run = JobRun(claim, worker)
+            if worker.stop_requested.is_set():
+                self._release(run, "worker shutting down before starting the job")
+                return
+            self.process(run)
+            worker.job_finished()
+            self._recycle_if_due()
+            if self.settings.once:
+                return
+
+    def _take_chained_claim(self) -> dict | None:
+        """The job that came back with the last ``complete``, if any and if the child can take it."""
+        claim, self.next_claim = self.next_claim, None
+        if claim is not None and not self.child.alive and not self._restart_child():
+            self._release(JobRun(claim, self.worker), "the conversion process could not be restarted")
+            self.worker.unreserve_claim()
+            return None
+        return claim
+
+    def _claim(self) -> dict | None:
+        """Wait for a run window and a job; None when this slot should stop."""
         worker, settings = self.worker, self.settings
         idle = 0
         window_logged = False
@@ -307,7 +343,7 @@ class Slot:
             if not self.child.alive and not self._restart_child():
                 continue
             if not worker.reserve_claim():
-                return
+                return None
             asked = time.monotonic()
             try:
                 claim = self.client.call(
@@ -318,31 +354,40 @@ class Slot:
                 )
             except Unreachable:
                 worker.unreserve_claim()
-                return
+                return None
             except ProtocolError as exc:
                 worker.unreserve_claim()
                 log.error("%s: claim refused: %s", self.spec, exc)
                 worker.sleep(30)
                 continue
-            if claim is None:
-                worker.unreserve_claim()
-                if settings.once:
-                    return
-                # The server long-polls; back off only when it answered at once (long-polling off).
-                if time.monotonic() - asked < worker.claim_wait / 2:
-                    idle += 1
-                    worker.sleep(min(worker.idle_backoff_max, 0.25 * 2**idle))
-                continue
-            idle = 0
-            run = JobRun(claim, worker)
-            if worker.stop_requested.is_set():
-                self._release(run, "worker shutting down before starting the job")
-                return
-            self.process(run)
-            worker.job_finished()
-            self._recycle_if_due()
+            if claim is not None:
+                return claim
+            worker.unreserve_claim()
             if settings.once:
-                return
+                return None
+            # The server long-polls; back off only when it answered at once (long-polling off).
+            if time.monotonic() - asked < worker.claim_wait / 2:
+                idle += 1
+                worker.sleep(min(worker.idle_backoff_max, 0.25 * 2**idle))
+        return None
+
+    def _chain_claim(self) -> dict | None:
+        """What to send with ``complete`` so the next job comes back in the same round trip.
+
+        None when this slot should not take another job at once: ``--once``, a stop,
+        a closed run window, ``--max-jobs`` reached, or a child due for recycling (a
+        leased job must not wait while a fresh child loads its models).
+        """
+        worker = self.worker
+        if (
+            self.settings.once
+            or worker.stop_requested.is_set()
+            or not schedule.is_open(self.settings.windows, datetime.now())
+            or self._recycle_reason()
+            or not worker.reserve_claim()
+        ):
+            return None
+        return {"job_types": ["pdf"]}
 
     def start_child(self) -> None:
         ready = self.child.start(CHILD_START_SECONDS)
@@ -367,18 +412,20 @@ class Slot:
 
     def _recycle_if_due(self) -> None:
         """End the child after --max-jobs-per-child jobs or past --child-memory-limit; the loop starts a fresh one."""
-        if not self.child.alive:
-            return
-        why = None
-        if self.settings.max_jobs_per_child and self.child_jobs >= self.settings.max_jobs_per_child:
-            why = f"it converted {self.child_jobs} job(s) (--max-jobs-per-child {self.settings.max_jobs_per_child})"
-        elif self.settings.child_memory_limit_mb:
-            rss = self.child.rss_mb()
-            if rss > self.settings.child_memory_limit_mb:
-                why = f"it uses {rss:.0f} MiB (--child-memory-limit {self.settings.child_memory_limit_mb:g} MiB)"
-        if why:
+        if why := self._recycle_reason():
             log.info("%s: recycling the conversion process: %s", self.spec, why)
             self.child.close()
+
+    def _recycle_reason(self) -> str | None:
+        if not self.child.alive:
+            return None
+        if self.settings.max_jobs_per_child and self.child_jobs >= self.settings.max_jobs_per_child:
+            return f"it converted {self.child_jobs} job(s) (--max-jobs-per-child {self.settings.max_jobs_per_child})"
+        if self.settings.child_memory_limit_mb:
+            rss = self.child.rss_mb()
+            if rss > self.settings.child_memory_limit_mb:
+                return f"it uses {rss:.0f} MiB (--child-memory-limit {self.settings.child_memory_limit_mb:g} MiB)"
+        return None
 
     # --- one job -----------------------------------------------------------------------
     def process(self, run: JobRun) -> None:
@@ -502,11 +549,18 @@ class Slot:
             "seconds": {stage: round(value, 3) for stage, value in seconds.items()},
             "markdown": MARKDOWN_NAME,
         }
-        self.client.call(
-            f"jobs/{run.id}/complete",
-            {"lease": run.lease, "output": {"size": size, "sha256": sha256}, "result": result},
-            keep_trying=run.keep_trying,
-        )
+        body = {"lease": run.lease, "output": {"size": size, "sha256": sha256}, "result": result}
+        if chained := self._chain_claim():
+            body["claim"] = chained
+        try:
+            answer = self.client.call(f"jobs/{run.id}/complete", body, keep_trying=run.keep_trying)
+        except BaseException:
+            if chained:
+                self.worker.unreserve_claim()
+            raise
+        self.next_claim = (answer or {}).get("next") if chained else None
+        if chained and self.next_claim is None:
+            self.worker.unreserve_claim()
         if run.checkpoint:
             run.checkpoint.remove()
         log.info(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.components.worker import SLOW_PAGE_ENV, JobsView, ingest_one
+from tests.components.worker import SLOW_PAGE_ENV, JobsView, ingest_one, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -31,4 +31,5 @@ def test_a_conversion_past_its_deadline_is_killed_and_the_attempt_fails(server_f
     assert len(failures) == 2 and all("deadline exceeded" in message for message in failures)
     assert "limit 2s" in failures[0]  # base 1 s + 0.5 s × 1 page
     assert worker.alive
-    assert worker.log().count(" ready: ") == 3  # a fresh conversion process after each kill
+    # A fresh conversion process after each kill (the second starts once the failure is reported).
+    wait_for(lambda: worker.log().count(" ready: ") == 3, 30, "a fresh conversion process after each kill")

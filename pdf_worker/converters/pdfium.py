@@ -107,7 +107,9 @@ def _lines(page) -> list[Line]:
                 continue
             cleaned = CONTROL_CHARS.sub("", raw).strip()
             if cleaned:
-                boxes = [textpage.get_charbox(i) for i in range(index, index + units)]
+                # pdfium merges the line's character boxes into a few rectangles in C: a
+                # couple of calls per line rather than one ctypes call per character.
+                boxes = [textpage.get_rect(i) for i in range(textpage.count_rects(index, units))]
                 boxes = [box for box in boxes if box[3] > box[1]]  # generated characters have no box
                 if boxes:
                     lines.append(Line(cleaned, max(b[3] for b in boxes), min(b[1] for b in boxes)))
