@@ -2,6 +2,7 @@
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blobforge_site.settings")
 
@@ -9,6 +10,7 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_application = get_asgi_application()
 
+from asgiref.sync import ThreadSensitiveContext  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
@@ -60,18 +62,44 @@ class BodyLimit:
 
 
 # Workers and signed storage URLs carry their credentials in headers or the URL; the
-# browser middleware (sessions, CSRF, auth, messages, htmx, allauth) does nothing for them,
-# yet under ASGI each one costs two thread hops per request (docs/benchmarks.md).
+# browser middleware (sessions, CSRF, auth, messages, htmx, allauth) and CommonMiddleware's
+# URL tidying do nothing for them, yet under ASGI each costs two thread hops per request
+# (docs/benchmarks.md). They keep SecurityMiddleware's redirect and headers.
 MACHINE_PATHS = ("/api/v1/worker/", "/storage/")
-MACHINE_MIDDLEWARE = ("django.middleware.security.SecurityMiddleware", "django.middleware.common.CommonMiddleware")
+MACHINE_MIDDLEWARE = ["blobforge_site.middleware.MachineSecurityMiddleware"]
 
 
 class MachineHandler(ASGIHandler):
-    """Django with only the middleware that machine clients need."""
+    """Django with only the middleware that machine clients need, on threads it keeps.
+
+    Django runs each request's sync code on a thread started for that request and joins
+    it from yet another new thread afterwards; for a short protocol request the two thread
+    starts cost about as much as the view (py-spy, docs/benchmarks.md). Here a request
+    borrows a one-thread executor from a free list and gives it back, so a few threads
+    serve every machine request, each still one request at a time as Django expects.
+    """
+
+    IDLE_THREADS = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._idle: list[ThreadPoolExecutor] = []
+
+    async def __call__(self, scope, receive, send):
+        executor = self._idle.pop() if self._idle else ThreadPoolExecutor(1, thread_name_prefix="machine-request")
+        try:
+            # Django's own ThreadSensitiveContext inside finds this one and uses its executor.
+            async with ThreadSensitiveContext(executor=executor):
+                await super().__call__(scope, receive, send)
+        finally:
+            if len(self._idle) < self.IDLE_THREADS:
+                self._idle.append(executor)
+            else:
+                executor.shutdown(wait=False)
 
     def load_middleware(self, is_async: bool = False) -> None:
         full = settings.MIDDLEWARE
-        settings.MIDDLEWARE = [name for name in full if name in MACHINE_MIDDLEWARE]
+        settings.MIDDLEWARE = MACHINE_MIDDLEWARE
         try:
             super().load_middleware(is_async)
         finally:

@@ -198,15 +198,21 @@ def _claim_payload(request: HttpRequest, job, lease: queue.Lease) -> dict:
     }
 
 
+def _claim_now(request: HttpRequest, worker: Worker, job_types: list[str]) -> dict | None:
+    """Lease the best ready job and describe it, or None (one trip to the database thread)."""
+    claimed = queue.claim(worker, job_types)
+    return _claim_payload(request, *claimed) if claimed else None
+
+
 @router.post("claim", response={200: ClaimOut, 204: None, **ERRORS})
 async def claim(request: HttpRequest, body: ClaimIn):
     """Lease the next job. With ``wait`` the request is held open until a job is ready (204 if none)."""
     worker: Worker = request.auth
     deadline = time.monotonic() + min(body.wait, settings.CLAIM_WAIT_MAX_SECONDS)
     while True:
-        claimed = await sync_to_async(queue.claim)(worker, body.job_types)
+        claimed = await sync_to_async(_claim_now)(request, worker, body.job_types)
         if claimed:
-            return Status(200, await sync_to_async(_claim_payload)(request, *claimed))
+            return Status(200, claimed)
         if time.monotonic() >= deadline:
             return Status(204, None)
         await asyncio.sleep(min(0.25, max(deadline - time.monotonic(), 0)))
@@ -254,8 +260,7 @@ def complete(request: HttpRequest, job_id: int, body: CompleteIn):
     )
     answer = {"status": job.status, "next": None}
     if body.claim:
-        claimed = queue.claim(request.auth, body.claim.job_types)
-        answer["next"] = _claim_payload(request, *claimed) if claimed else None
+        answer["next"] = _claim_now(request, request.auth, body.claim.job_types)
     return answer
 
 
