@@ -64,9 +64,9 @@ class BodyLimit:
 # Workers and signed storage URLs carry their credentials in headers or the URL; the
 # browser middleware (sessions, CSRF, auth, messages, htmx, allauth) and CommonMiddleware's
 # URL tidying do nothing for them, yet under ASGI each costs two thread hops per request
-# (docs/benchmarks.md). They keep SecurityMiddleware's redirect and headers.
+# (docs/benchmarks.md). They keep SecurityMiddleware's redirect and headers and Content-Length.
 MACHINE_PATHS = ("/api/v1/worker/", "/storage/")
-MACHINE_MIDDLEWARE = ["blobforge_site.middleware.MachineSecurityMiddleware"]
+MACHINE_MIDDLEWARE = ["blobforge_site.middleware.MachineMiddleware"]
 
 
 class MachineHandler(ASGIHandler):

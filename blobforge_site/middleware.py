@@ -5,12 +5,14 @@ from django.http import HttpRequest, HttpResponseBase
 from django.middleware.security import SecurityMiddleware
 
 
-class MachineSecurityMiddleware:
-    """``SecurityMiddleware``'s redirect and headers, run on the event loop.
+class MachineMiddleware:
+    """``SecurityMiddleware``'s redirect and headers plus ``Content-Length``, on the event loop.
 
     Under ASGI Django runs a sync-capable middleware's hooks in a worker thread, two
     thread hops per request. ``SecurityMiddleware``'s hooks only read settings and set
-    headers, so calling them directly from async code is safe and saves both hops.
+    headers, so they are called directly here; and ``Content-Length`` is set as
+    ``CommonMiddleware`` would, so answers are not sent chunked (a 204 without it leaves a
+    keep-alive client waiting for a body).
     """
 
     sync_capable = False
@@ -23,4 +25,7 @@ class MachineSecurityMiddleware:
 
     async def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.security.process_request(request) or await self.get_response(request)
-        return self.security.process_response(request, response)
+        response = self.security.process_response(request, response)
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))
+        return response

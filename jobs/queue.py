@@ -352,27 +352,25 @@ def complete(
         raise OutputMissing(f"output at {key} is {stored_size} bytes, not the {output_size} declared")
     now = timezone.now()
     with transaction.atomic():
-        swapped = _swap(
-            job_id,
-            {"status": JobStatus.RUNNING, "lease_token": lease, "worker": worker, "lease_expires_at__gt": now},
-            {
-                "status": JobStatus.DONE,
-                "lease_token": None,
-                "lease_expires_at": None,
-                "finished_at": now,
-                "stage": "",
-                "pages_done": result.get("pages") if isinstance(result.get("pages"), int) else job.pages_total,
-                "result": result,
-                "output_key": key,
-                "output_size": output_size,
-                "output_sha256": output_sha256,
-                "last_error": "",
-            },
-        )
-        if not swapped:
+        changes = {
+            "status": JobStatus.DONE,
+            "lease_token": None,
+            "lease_expires_at": None,
+            "finished_at": now,
+            "stage": "",
+            "pages_done": result.get("pages") if isinstance(result.get("pages"), int) else job.pages_total,
+            "result": result,
+            "output_key": key,
+            "output_size": output_size,
+            "output_sha256": output_sha256,
+            "last_error": "",
+        }
+        expect = {"status": JobStatus.RUNNING, "lease_token": lease, "worker": worker, "lease_expires_at__gt": now}
+        if not _swap(job_id, expect, changes):
             raise LeaseError(f"lease on job {job_id} was lost before completion")
         _event(job_id, JobStatus.RUNNING, JobStatus.DONE, f"worker:{worker.name}", f"output {output_size} bytes")
-    job.refresh_from_db()
+    for field, value in changes.items():  # the row as written, without reading it back
+        setattr(job, field, value)
     return job
 
 

@@ -46,16 +46,19 @@ def test_sqlite_database_moves_to_postgresql(tmp_path, postgres_url, monkeypatch
     new.migrate()
     new.manage("loaddata", str(dump))
     new.start()
-    client = ApiClient(new, token)
-    for job_id, before in history.items():
-        after = client.job(job_id)
-        assert {k: after[k] for k in ("status", "attempts", "events", "sha256")} == {
-            k: before[k] for k in ("status", "attempts", "events", "sha256")
-        }
-    worker = ProtocolWorker(new.base_url, name, secret)
-    claimed = worker.claim()
-    assert claimed.id == second
-    worker.full_cycle(claimed, tiny_output_zip()).raise_for_status()
-    third = client.submit(tiny_pdf(3), name="third.pdf")
-    assert third > second  # sequences were reset past the loaded ids
-    assert client.job(first)["output"]["url"]
+    try:
+        client = ApiClient(new, token)
+        for job_id, before in history.items():
+            after = client.job(job_id)
+            assert {k: after[k] for k in ("status", "attempts", "events", "sha256")} == {
+                k: before[k] for k in ("status", "attempts", "events", "sha256")
+            }
+        worker = ProtocolWorker(new.base_url, name, secret)
+        claimed = worker.claim()
+        assert claimed.id == second
+        worker.full_cycle(claimed, tiny_output_zip()).raise_for_status()
+        third = client.submit(tiny_pdf(3), name="third.pdf")
+        assert third > second  # sequences were reset past the loaded ids
+        assert client.job(first)["output"]["url"]
+    finally:
+        new.stop()

@@ -1,7 +1,8 @@
 """Worker and signed-storage requests take the lean ASGI path (blobforge_site.asgi.MachineHandler).
 
-It keeps SecurityMiddleware's headers on every answer, refusals included, and serves
-requests from several clients at once on the threads it reuses.
+It keeps SecurityMiddleware's headers and Content-Length on every answer, refusals and
+empty answers included, and serves requests from several clients at once on the
+threads it reuses.
 """
 
 import concurrent.futures
@@ -16,6 +17,9 @@ pytestmark = [pytest.mark.postgres]
 
 
 def assert_secure_headers(response: requests.Response) -> None:
+    """SecurityMiddleware's headers, and a Content-Length (keep-alive clients need it, a 204 included)."""
+    assert response.headers.get("Content-Length") == str(len(response.content)), response.headers
+    assert "Transfer-Encoding" not in response.headers, response.headers
     assert response.headers.get("X-Content-Type-Options") == "nosniff", response.headers
     assert response.headers.get("Referrer-Policy") == "same-origin", response.headers
     assert response.headers.get("Cross-Origin-Opener-Policy") == "same-origin", response.headers
@@ -37,7 +41,12 @@ def test_machine_answers_carry_the_security_headers(server):
     upload = worker.upload_output(job, tiny_output_zip())
     assert upload.status_code in (200, 201)
     assert_secure_headers(upload)
-    assert_secure_headers(worker.post("claim", {"job_types": ["pdf"]}))
+    done = worker.complete(job, tiny_output_zip())
+    assert done.status_code == 200
+    assert_secure_headers(done)
+    empty = worker.post("claim", {"job_types": ["pdf"]})
+    assert empty.status_code == 204
+    assert_secure_headers(empty)
 
 
 def test_many_workers_at_once_each_get_their_own_answer(server):
