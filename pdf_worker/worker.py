@@ -303,7 +303,9 @@ class Slot:
 
     def loop(self) -> None:
         worker = self.worker
-        while not worker.stop_requested.is_set():
+        # A job that came back with the last complete is taken (or released) even if a stop
+        # was asked for meanwhile.
+        while not worker.stop_requested.is_set() or self.next_claim is not None:
             claim = self._take_chained_claim() or self._claim()
             if claim is None:
                 return
