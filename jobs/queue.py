@@ -239,9 +239,13 @@ def claim(worker: Worker, job_types: list[str]) -> tuple[Job, Lease] | None:
         candidates = Job.objects.filter(status=JobStatus.PENDING, type__in=types, available_at__lte=now).order_by(
             "claim_rank", "id"
         )
+        # PostgreSQL: lock exactly the one row this claim takes, so N concurrent claims take N
+        # different jobs (locking a few each, N/3 claims could hide every job from the rest).
+        # SQLite: BEGIN IMMEDIATE already serialises claims; a few candidates guard the CAS.
+        tries = 3
         if connection.vendor == "postgresql":
-            candidates = candidates.select_for_update(skip_locked=True)
-        for job_id in candidates.values_list("id", flat=True)[:3]:
+            candidates, tries = candidates.select_for_update(skip_locked=True), 1
+        for job_id in candidates.values_list("id", flat=True)[:tries]:
             lease = Lease(secrets.token_urlsafe(18), now + timedelta(seconds=settings.LEASE_SECONDS))
             swapped = _swap(
                 job_id,
