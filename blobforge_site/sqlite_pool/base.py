@@ -20,7 +20,11 @@ _pools: dict[str, queue.LifoQueue] = {}
 
 
 def _pool(database: str) -> queue.LifoQueue:
-    return _pools.setdefault(str(database), queue.LifoQueue(maxsize=IDLE_CONNECTIONS))
+    key = str(database)
+    pool = _pools.get(key)  # every open and close asks: build a queue only the first time
+    if pool is None:
+        pool = _pools.setdefault(key, queue.LifoQueue(maxsize=IDLE_CONNECTIONS))
+    return pool
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
